@@ -1,0 +1,1 @@
+"""Datasets as LightningDataModules yielding integer levels (images) or points (toy 2-D)."""

@@ -1,0 +1,1 @@
+"""Invertible layers and discrete normalizing flows (pure torch)."""

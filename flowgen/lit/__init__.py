@@ -1,0 +1,1 @@
+"""Lightning wiring: modules, callbacks."""

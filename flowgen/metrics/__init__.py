@@ -1,0 +1,1 @@
+"""Metrics: bits per dimension and dequantisation (pure torch)."""

@@ -1,0 +1,1 @@
+"""Networks used inside models (pure torch)."""

@@ -1,0 +1,95 @@
+"""``train(cfg)``: instantiate data, model, callbacks, loggers and trainer; fit; test; report.
+
+Writes into ``cfg.paths.output_dir`` (the Hydra run directory): ``results.json`` with the
+logged metrics under their names (``test/bpd`` ...), ``train_time_s``, ``num_params`` and
+``ckpt_path`` (the checkpoint whose weights produced the test metrics), next to
+``checkpoints/``, ``samples/`` and the loggers' files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from flowgen.api import read_checkpoint
+from flowgen.config_tree import print_config_tree
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_group(group: DictConfig | None) -> list[Any]:
+    """Instantiate every entry with a ``_target_`` of a callbacks/logger group (None-valued entries are off)."""
+    if not group:
+        return []
+    return [hydra.utils.instantiate(entry) for entry in group.values() if entry is not None and "_target_" in entry]
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run one training job described by ``cfg``; return the results written to results.json."""
+    output_dir = Path(cfg.paths.output_dir)
+    print_config_tree(cfg, save_to=output_dir / "config_tree.log", show=cfg.get("print_config", True))
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("ckpt_path"):
+        read_checkpoint(cfg.ckpt_path)  # fail now, with a clear message, on a corrupt or unsafe file
+
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_data()  # a missing dataset fails here, not after the model is built
+    if cfg.get("optimized_metric") is None:
+        with open_dict(cfg):
+            cfg.optimized_metric = "val/bpd" if datamodule.is_image else "val/nll"
+
+    model = hydra.utils.instantiate(cfg.model, data=datamodule.spec())
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True)})
+
+    train_time = 0.0
+    if cfg.get("train", True):
+        start = time.perf_counter()
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        train_time = time.perf_counter() - start
+    metrics = {k: v for k, v in trainer.callback_metrics.items()}
+
+    tested_ckpt = None
+    if cfg.get("test", True):
+        tested_ckpt = _checkpoint_to_test(trainer, cfg)
+        trainer.test(model, datamodule=datamodule, ckpt_path=tested_ckpt)
+        metrics.update(trainer.callback_metrics)
+
+    results = {k: float(v) for k, v in sorted(metrics.items()) if torch.as_tensor(v).numel() == 1}
+    results.update(
+        train_time_s=round(train_time, 3),
+        ckpt_path=str(Path(tested_ckpt).resolve()) if tested_ckpt else None,
+        num_params=sum(p.numel() for p in model.model.parameters()),
+        skipped_steps=model.skipped_steps,
+        optimized_metric=cfg.optimized_metric,
+    )
+    if trainer.is_global_zero:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        log.info("results written to %s", output_dir / "results.json")
+    return results
+
+
+def _checkpoint_to_test(trainer: pl.Trainer, cfg: DictConfig) -> str | None:
+    """The best checkpoint of this run, else its last one, else ``cfg.ckpt_path`` (testing without training)."""
+    if not cfg.get("train", True):
+        return cfg.get("ckpt_path")
+    callback = trainer.checkpoint_callback
+    if callback is not None:
+        for path in (callback.best_model_path, callback.last_model_path):
+            if path and Path(path).is_file():
+                return path
+    log.warning("no checkpoint was written; testing the weights in memory")
+    return None

@@ -1,0 +1,1 @@
+"""Figures: image grids and 2-D density plots (matplotlib, torchvision)."""
