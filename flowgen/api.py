@@ -40,20 +40,41 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict[str, An
     return checkpoint
 
 
+def module_from_checkpoint(checkpoint: dict[str, Any]):
+    """Rebuild the LightningModule of a checkpoint read by ``read_checkpoint``, weights loaded."""
+    from flowgen.lit.modules import MODULES
+
+    kind = checkpoint["flowgen"].get("module")
+    if kind not in MODULES:
+        raise CheckpointError(f"unknown flowgen module type {kind!r} in checkpoint; known: {sorted(MODULES)}")
+    module = MODULES[kind](**checkpoint["hyper_parameters"])
+    module.load_state_dict(checkpoint["state_dict"])
+    module.on_load_checkpoint(checkpoint)
+    return module
+
+
+def check_same_model(checkpoint: dict[str, Any], hparams: dict[str, Any], keys: tuple[str, ...] = ("flow", "data")) -> None:
+    """Raise ``CheckpointError`` naming the options where a checkpoint and a config disagree."""
+    saved = checkpoint["hyper_parameters"]
+    diffs = [
+        f"{key}.{name}: checkpoint {saved[key].get(name)!r} vs config {hparams[key].get(name)!r}"
+        for key in keys
+        for name in sorted(set(saved.get(key, {})) | set(hparams.get(key, {})))
+        if saved.get(key, {}).get(name) != hparams.get(key, {}).get(name)
+    ]
+    if diffs:
+        raise CheckpointError(
+            "the checkpoint was trained with a different model or data; pass the overrides it was "
+            "trained with (its run's .hydra/overrides.yaml) to resume it:\n  " + "\n  ".join(diffs)
+        )
+
+
 def load_model(path: str | Path, map_location: Any = "cpu"):
     """The trained LightningModule of a flowgen checkpoint, in eval mode on ``map_location``.
 
     It exposes ``bits_per_dim``, ``log_prob``, ``sample`` and the pure-torch ``model``.
     """
-    from flowgen.lit.modules import MODULES
-
-    checkpoint = read_checkpoint(path, map_location)
-    kind = checkpoint["flowgen"].get("module")
-    if kind not in MODULES:
-        raise CheckpointError(f"{path}: unknown flowgen module type {kind!r}; known: {sorted(MODULES)}")
-    module = MODULES[kind](**checkpoint["hyper_parameters"])
-    module.load_state_dict(checkpoint["state_dict"])
-    module.on_load_checkpoint(checkpoint)
+    module = module_from_checkpoint(read_checkpoint(path, map_location))
     device = torch.device(map_location) if isinstance(map_location, str) else None
     if device is not None:
         module.to(device)

@@ -2,7 +2,8 @@
 
 Writes into ``cfg.paths.output_dir`` (the Hydra run directory): ``results.json`` with the
 logged metrics under their names (``test/bpd`` ...), ``train_time_s``, ``num_params`` and
-``ckpt_path`` (the checkpoint whose weights produced the test metrics), next to
+``ckpt_path`` (the checkpoint whose weights produced the test metrics; ``train/skipped_steps``
+counts steps skipped for a non-finite loss or gradient), next to
 ``checkpoints/``, ``samples/`` and the loggers' files.
 """
 
@@ -19,7 +20,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from flowgen.api import read_checkpoint
+from flowgen.api import check_same_model, module_from_checkpoint, read_checkpoint
 from flowgen.config_tree import print_config_tree
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     print_config_tree(cfg, save_to=output_dir / "config_tree.log", show=cfg.get("print_config", True))
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
-    if cfg.get("ckpt_path"):
-        read_checkpoint(cfg.ckpt_path)  # fail now, with a clear message, on a corrupt or unsafe file
+    # a corrupt, unsafe or foreign checkpoint fails now, with a clear message
+    checkpoint = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None
 
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_data()  # a missing dataset fails here, not after the model is built
@@ -47,7 +48,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         with open_dict(cfg):
             cfg.optimized_metric = "val/bpd" if datamodule.is_image else "val/nll"
 
-    model = hydra.utils.instantiate(cfg.model, data=datamodule.spec())
+    if checkpoint is not None and not cfg.get("train", True):
+        model = module_from_checkpoint(checkpoint)  # testing a checkpoint: its own model options
+    else:
+        model = hydra.utils.instantiate(cfg.model, data=datamodule.spec())
+        if checkpoint is not None:
+            check_same_model(checkpoint, model.hparams)
+    del checkpoint
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -72,7 +79,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         train_time_s=round(train_time, 3),
         ckpt_path=str(Path(tested_ckpt).resolve()) if tested_ckpt else None,
         num_params=sum(p.numel() for p in model.model.parameters()),
-        skipped_steps=model.skipped_steps,
         optimized_metric=cfg.optimized_metric,
     )
     if trainer.is_global_zero:

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from flowgen import load_model
+from flowgen.api import CheckpointError
 from flowgen.data.digits import DigitsDataModule
-from flowgen.data.toy2d import true_log_prob
+from flowgen.data.toy2d import GAUSSIANS_RADIUS, GAUSSIANS_STD, true_log_prob
 from flowgen.metrics.grid2d import integral, kl_divergence, log_prob_on_grid
 from flowgen.training import train
 
@@ -53,15 +54,53 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(compose, tmp_path):
 
 
 @pytest.mark.slow
-def test_nice_learns_8gaussians_and_its_density_integrates_to_one(compose, tmp_path):
-    results = train(compose("experiment=nice_toy2d", "trainer.max_epochs=4", "callbacks.sample_figures.every_n_epochs=2"))
+def test_nice_learns_8gaussians_beyond_any_gaussian_and_its_density_integrates_to_one(compose, tmp_path):
+    results = train(compose("experiment=nice_toy2d", "trainer.max_epochs=10", "callbacks.sample_figures.every_n_epochs=5"))
     assert (tmp_path / "samples" / "test.png").is_file()
     model = load_model(results["ckpt_path"])
     log_q, area = log_prob_on_grid(model.log_prob, bound=10.0, num_points=500)
     assert abs(integral(log_q, area) - 1.0) < 1e-2
     log_p, _ = log_prob_on_grid(lambda x: true_log_prob("8gaussians", x), bound=10.0, num_points=500)
-    untrained = load_model(results["ckpt_path"])
-    for parameter in untrained.model.parameters():
-        torch.nn.init.zeros_(parameter)  # the identity flow: a standard normal
-    log_q0, _ = log_prob_on_grid(untrained.log_prob, bound=10.0, num_points=500)
-    assert kl_divergence(log_p, log_q, area) < 0.5 * kl_divergence(log_p, log_q0, area)
+    # the best Gaussian fit (moment matched, isotropic) leaves KL ~ 1.4 nats on this mixture
+    variance = GAUSSIANS_RADIUS**2 / 2 + GAUSSIANS_STD**2
+    gaussian = torch.distributions.MultivariateNormal(torch.zeros(2), variance * torch.eye(2))
+    log_g, _ = log_prob_on_grid(gaussian.log_prob, bound=10.0, num_points=500)
+    assert kl_divergence(log_p, log_q, area) < kl_divergence(log_p, log_g, area) - 0.3
+
+
+@pytest.mark.slow
+def test_testing_a_checkpoint_without_training_reproduces_its_test_bpd(compose, tmp_path):
+    first = train(compose("debug=default", *SMALL_NICE, output_dir=tmp_path / "run"))
+    again = train(compose("debug=default", "train=false", f"ckpt_path={first['ckpt_path']}", output_dir=tmp_path / "eval"))
+    assert again["test/bpd"] == pytest.approx(first["test/bpd"], abs=1e-6)
+    assert again["ckpt_path"] == first["ckpt_path"]
+
+
+def test_a_corrupt_resume_checkpoint_fails_before_anything_is_built(compose, tmp_path):
+    (tmp_path / "bad.ckpt").write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError, match="bad.ckpt"):
+        train(compose(f"ckpt_path={tmp_path / 'bad.ckpt'}"))
+
+
+@pytest.mark.slow
+def test_wandb_logger_runs_offline(compose, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    results = train(compose("debug=default", "logger=wandb", *SMALL_NICE))
+    assert results["test/bpd"] > 0
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
+
+
+@pytest.mark.slow
+def test_two_process_cpu_ddp_run_completes(compose, tmp_path):
+    results = train(compose("debug=default", "trainer=ddp_cpu", *SMALL_NICE))
+    assert (tmp_path / "results.json").is_file() and (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert 0 < results["test/bpd"] < 10
+
+
+@pytest.mark.slow
+def test_resuming_with_other_model_options_names_the_difference(compose, tmp_path):
+    first = train(compose("debug=default", *SMALL_NICE, output_dir=tmp_path / "run"))
+    with pytest.raises(CheckpointError, match="flow.hidden_dim: checkpoint 64 vs config 256"):
+        train(compose("debug=default", f"ckpt_path={first['ckpt_path']}", output_dir=tmp_path / "resume"))

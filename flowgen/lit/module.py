@@ -113,6 +113,9 @@ class GenerativeModule(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._train_gen = seeded_generator(self.device, self.hparams.noise_seed, self.global_rank, self.current_epoch)
 
+    def on_train_epoch_end(self) -> None:
+        self.log("train/skipped_steps", float(self.skipped_steps))
+
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         grads = [p.grad for p in self.parameters() if p.grad is not None]
         if not grads:
@@ -172,7 +175,7 @@ class GenerativeModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         if self.is_image:
-            self.log("test/dequant_samples", float(self.hparams.eval_dequant_samples))
+            self.log("test/dequant_samples", float(self.hparams.eval_dequant_samples), sync_dist=True)
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> dict[str, Any]:
