@@ -4,6 +4,14 @@ The torch model lives in ``self.model`` (built from plain-dict hparams by
 ``flowgen.registry``); this class only adds optimisers, metrics, seeded noise, the
 non-finite-step guard and checkpoint bookkeeping. Subclasses define ``training_loss``.
 
+Optional protocol of the torch model, used when present:
+- ``needs_data_init() -> bool`` and ``data_init(y)``: data-dependent initialisation (ActNorm),
+  run once in ``on_fit_start`` from ``data_init_samples`` training images on every rank
+  (the model all-reduces its statistics), never from validation data and never again after
+  a checkpoint restored the model's initialised flag;
+- ``solver_stats() -> dict[str, float]``: e.g. NFE of the last ODE solves, logged per step
+  (``train/<name>``) and per evaluation epoch (``val/<name>``, ``test/<name>``).
+
 Public helpers (design.md section 4), usable on a module returned by ``load_model``:
 ``log_prob(x)``, ``bits_per_dim(k)``, ``sample(n, temperature)``.
 """
@@ -19,7 +27,7 @@ import torch
 from torch import Tensor
 from torchmetrics import MeanMetric, Metric
 
-from flowgen.data.quantization import quantize
+from flowgen.data.quantization import dequantize, quantize
 from flowgen.lit.errors import NonFiniteLossError, NonFiniteStateError
 from flowgen.lit.noise import seeded_generator
 from flowgen.lit.optim import build_optimizer, check_config, lr_factor
@@ -41,6 +49,9 @@ class GenerativeModule(pl.LightningModule):
         eval_seed: seed of the evaluation noise (deterministic val/test bpd).
         eval_dequant_samples: dequantisation samples S for test bpd (importance weighted).
         max_consecutive_nonfinite: stop after this many skipped steps in a row.
+        data_init_samples: training images used for data-dependent initialisation (ActNorm).
+        max_grad_norm: clip the global gradient norm to this value (None: no clipping); the
+            norm before clipping is logged as ``train/grad_norm``.
     """
 
     module_type = "base"
@@ -55,6 +66,8 @@ class GenerativeModule(pl.LightningModule):
         eval_seed: int = 1234,
         eval_dequant_samples: int = 1,
         max_consecutive_nonfinite: int = 20,
+        data_init_samples: int = 256,
+        max_grad_norm: float | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -110,6 +123,32 @@ class GenerativeModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=batch[0].shape[0])
         return loss
 
+    def on_fit_start(self) -> None:
+        needs_init = getattr(self.model, "needs_data_init", None)
+        if needs_init is None or not needs_init():
+            return
+        chunks, count = [], 0
+        for x, _ in self.trainer.datamodule.train_dataloader():
+            chunks.append(x)
+            count += x.shape[0]
+            if count >= self.hparams.data_init_samples:
+                break
+        x = torch.cat(chunks)[: self.hparams.data_init_samples].to(self.device)
+        if self.is_image:
+            generator = seeded_generator(self.device, self.hparams.noise_seed, self.global_rank, -1)
+            x = dequantize(x, self.num_levels, generator)
+        with torch.no_grad():
+            self.model.data_init(x)
+        log.info("data-dependent initialisation from %d training samples per rank", x.shape[0])
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._log_solver_stats("train", on_step=True)
+
+    def _log_solver_stats(self, stage: str, on_step: bool) -> None:
+        stats = getattr(self.model, "solver_stats", None)
+        for name, value in (stats() if stats is not None else {}).items():
+            self.log(f"{stage}/{name}", float(value), on_step=on_step, on_epoch=not on_step, sync_dist=not on_step)
+
     def on_train_epoch_start(self) -> None:
         self._train_gen = seeded_generator(self.device, self.hparams.noise_seed, self.global_rank, self.current_epoch)
 
@@ -121,10 +160,12 @@ class GenerativeModule(pl.LightningModule):
         if not grads:
             return
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-        if self._finite_or_skip(torch.isfinite(norm), "gradient"):
-            self.log("train/grad_norm", norm)
-        else:
+        if not self._finite_or_skip(torch.isfinite(norm), "gradient"):
             optimizer.zero_grad(set_to_none=True)
+            return
+        self.log("train/grad_norm", norm)
+        if self.hparams.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), self.hparams.max_grad_norm)
 
     def _finite_or_skip(self, finite: Tensor, what: str) -> bool:
         """Count and skip a step whose loss/gradient is non-finite on any rank; stop after too many."""
@@ -161,6 +202,7 @@ class GenerativeModule(pl.LightningModule):
         else:
             metric.update(-log_p)
         self.log(f"{stage}/{self.metric_name}", metric, prog_bar=stage == "val", batch_size=x.shape[0])
+        self._log_solver_stats(stage, on_step=False)
 
     def on_validation_epoch_start(self) -> None:
         self._eval_gen = self.eval_generator(self.global_rank)

@@ -100,3 +100,15 @@ def test_unknown_names_fail_with_the_choices():
         build_preprocess("dequant")
     with pytest.raises(ValueError, match="alpha"):
         Logit(0.7)
+
+
+def test_squeeze_moves_each_2x2_block_into_channels_and_inverts():
+    from flowgen.flows.squeeze import Squeeze
+
+    x = torch.arange(2 * 3 * 4 * 6, dtype=torch.float32).reshape(2, 3, 4, 6)
+    z, logdet = Squeeze()(x)
+    assert z.shape == (2, 12, 2, 3) and torch.equal(logdet, torch.zeros(2))
+    assert torch.equal(z[:, 4 * 1 + 2 * 1 + 0, 1, 2], x[:, 1, 3, 4])  # c=1, i=1, j=0, h=1, w=2
+    assert torch.equal(Squeeze().inverse(z), x)
+    with pytest.raises(ValueError, match="even"):
+        Squeeze()(torch.zeros(1, 1, 3, 4))

@@ -73,3 +73,17 @@ def test_checkpoint_of_non_finite_weights_is_refused(tmp_path):
         next(module.parameters()).fill_(math.nan)
     with pytest.raises(NonFiniteStateError, match="non-finite"):
         module.on_save_checkpoint({})
+
+
+def test_max_grad_norm_clips_the_gradient_the_optimizer_sees(tmp_path):
+    class Recording(LikelihoodModule):
+        norms: list = []
+
+        def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+            # Lightning calls this after on_before_optimizer_step, right before optimizer.step()
+            grads = [p.grad for p in self.parameters() if p.grad is not None]
+            self.norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+    module = Recording(flow=FLOW, data=Toy2dDataModule().spec(), max_grad_norm=1e-3)
+    fit(module, tmp_path, max_epochs=1)
+    assert len(module.norms) == 8 and max(module.norms) <= 1e-3 * (1 + 1e-4)
