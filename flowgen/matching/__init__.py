@@ -1,0 +1,1 @@
+"""Flow matching: probability paths, couplings, time samplers and the regression loss (pure torch)."""
