@@ -13,9 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from flowgen.data import toy2d_densities
 from flowgen.flows.base import sum_except_batch
 
-PRIORS = ("gaussian", "logistic")
+PRIORS = ("gaussian", "logistic", *toy2d_densities.HAS_TRUE_DENSITY)
 
 
 class StandardNormal(nn.Module):
@@ -39,10 +40,32 @@ class StandardLogistic(nn.Module):
         return temperature * (torch.log(u) - torch.log1p(-u))
 
 
+class Toy2dPrior(nn.Module):
+    """A 2-D toy density with a closed form (e.g. 8gaussians) as source distribution
+    (OT-CFM's 8gaussians -> moons benchmark). Temperature scales samples about the origin."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        if name not in toy2d_densities.HAS_TRUE_DENSITY:
+            raise ValueError(f"a prior needs a closed-form density: one of {toy2d_densities.HAS_TRUE_DENSITY}, got {name!r}")
+        self.name = name
+
+    def log_prob(self, z: Tensor) -> Tensor:
+        return toy2d_densities.true_log_prob(self.name, z)
+
+    def sample(self, shape: tuple[int, ...], temperature: float = 1.0, generator=None, device=None) -> Tensor:
+        if tuple(shape[1:]) != (2,):
+            raise ValueError(f"the {self.name} prior is 2-D, asked for samples of shape {tuple(shape)}")
+        cpu_generator = generator if generator is None or generator.device.type == "cpu" else None
+        return temperature * toy2d_densities.sample(self.name, shape[0], cpu_generator).to(device)
+
+
 def build_prior(name: str) -> nn.Module:
     """One of ``PRIORS`` by name."""
     if name == "gaussian":
         return StandardNormal()
     if name == "logistic":
         return StandardLogistic()
+    if name in toy2d_densities.HAS_TRUE_DENSITY:
+        return Toy2dPrior(name)
     raise ValueError(f"unknown prior {name!r}; choose one of {PRIORS}")

@@ -112,3 +112,16 @@ def test_squeeze_moves_each_2x2_block_into_channels_and_inverts():
     assert torch.equal(Squeeze().inverse(z), x)
     with pytest.raises(ValueError, match="even"):
         Squeeze()(torch.zeros(1, 1, 3, 4))
+
+
+def test_toy_density_prior_samples_and_scores_its_own_density():
+    from flowgen.data.toy2d import true_log_prob
+
+    prior = build_prior("8gaussians")
+    z = prior.sample((500, 2), generator=torch.Generator().manual_seed(0))
+    assert z.shape == (500, 2)
+    torch.testing.assert_close(prior.log_prob(z), true_log_prob("8gaussians", z))
+    with pytest.raises(ValueError, match="closed-form"):
+        from flowgen.flows.priors import Toy2dPrior
+
+        Toy2dPrior("moons")
