@@ -44,10 +44,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_data()  # a missing dataset fails here, not after the model is built
-    if cfg.get("optimized_metric") is None:
-        with open_dict(cfg):
-            cfg.optimized_metric = "val/bpd" if datamodule.is_image else "val/nll"
-
     if checkpoint is not None and not cfg.get("train", True):
         model = module_from_checkpoint(checkpoint)  # testing a checkpoint: its own model options
     else:
@@ -55,6 +51,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if checkpoint is not None:
             check_same_model(checkpoint, model.hparams)
     del checkpoint
+    if cfg.get("optimized_metric") is None:
+        with open_dict(cfg):
+            cfg.optimized_metric = model.default_monitor
     callbacks = instantiate_group(cfg.get("callbacks"))
     loggers = instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -85,6 +85,11 @@ class GenerativeModule(pl.LightningModule):
         self._train_gen: torch.Generator | None = None
         self._eval_gen: torch.Generator | None = None
 
+    @property
+    def default_monitor(self) -> str:
+        """Metric for the best checkpoint and sweeps when the config leaves it null."""
+        return f"val/{self.metric_name}"
+
     # ------------------------------------------------------------------ public helpers
     def log_prob(self, x: Tensor) -> Tensor:
         """log density in nats, Tensor[B]: of dequantised y in [0,1]^D (images) or of x (toy)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from flowgen.lit.flow_matching import FlowMatchingModule
 from flowgen.lit.likelihood import LikelihoodModule
 from flowgen.lit.module import GenerativeModule
 
 MODULES: dict[str, type[GenerativeModule]] = {
     LikelihoodModule.module_type: LikelihoodModule,
+    FlowMatchingModule.module_type: FlowMatchingModule,
 }
