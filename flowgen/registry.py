@@ -12,10 +12,18 @@ from typing import Any
 
 from torch import nn
 
+from flowgen.continuous.ffjord import build_ffjord
+from flowgen.flows.glow import build_glow
 from flowgen.flows.nice import build_nice
+from flowgen.flows.realnvp import build_realnvp
+from flowgen.matching.model import build_cfm
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "nice": build_nice,
+    "realnvp": build_realnvp,
+    "glow": build_glow,
+    "ffjord": build_ffjord,
+    "cfm": build_cfm,
 }
 
 # Keys of the data spec a builder may take (DataModule.spec(): shape, num_levels, is_image).

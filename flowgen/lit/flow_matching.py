@@ -36,6 +36,9 @@ class FlowMatchingModule(GenerativeModule):
     def _data_space(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
         return dequantize(x, self.num_levels, generator) if self.is_image else x
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Training solves no ODE, so there are no solver statistics to log."""
+
     def training_loss(self, batch: Any) -> Tensor:
         x = batch[0]
         loss = self.model.matching_loss(self._data_space(x, self._train_gen), generator=self._train_gen)

@@ -13,7 +13,7 @@ import torch
 
 def derive_seed(*keys: int) -> int:
     """A 63-bit seed that depends on every key (order matters)."""
-    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    return int(np.random.SeedSequence([int(k) % 2**64 for k in keys]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 def seeded_generator(device: torch.device | str, *keys: int) -> torch.Generator:

@@ -1,7 +1,8 @@
 """Callback saving sample figures: an image grid (PNG) or, for 2-D data, density + samples.
 
 Written under ``<trainer.default_root_dir>/samples/``: ``epoch_XXX.png`` after validation
-epochs, ``last.png`` when training ends and ``test.png`` with the weights that were tested.
+epochs, ``last.png`` when training ends and ``test.png`` with the weights that were tested;
+for 2-D continuous flows also ``<tag>_trajectories.png`` (paths from noise to data).
 Figures also go to TensorBoard / W&B when those loggers are active.
 """
 
@@ -19,6 +20,7 @@ from flowgen.lit.module import GenerativeModule
 from flowgen.metrics.grid2d import log_prob_on_grid
 from flowgen.viz.density2d import save_density_figure
 from flowgen.viz.image_grid import save_level_grid
+from flowgen.viz.trajectories import save_model_trajectories
 
 
 class SampleFigures(pl.Callback):
@@ -78,6 +80,10 @@ class SampleFigures(pl.Callback):
         samples = pl_module.sample(self.num_points_2d, self.temperature, generator=generator)
         log_p, _ = log_prob_on_grid(pl_module.log_prob, bound, self.grid_points, device=pl_module.device)
         save_density_figure(log_p, bound, samples, data, path, title=f"{trainer.datamodule.name if trainer.datamodule else ''} {tag}")
+        trajectories = save_model_trajectories(pl_module, path.with_name(f"{tag}_trajectories.png"), bound,
+                                               temperature=self.temperature, seed=self.seed, title=f"{tag} trajectories")
+        if trajectories is not None:  # continuous flows only
+            _log_figure(trainer, f"trajectories/{tag.split('_')[0]}", trajectories)
 
 
 def _data_points(trainer: pl.Trainer, n: int) -> torch.Tensor | None:
