@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from flowgen.api import check_same_model, module_from_checkpoint, read_checkpoint
 from flowgen.config_tree import print_config_tree
+from flowgen.lit.fid_callback import fid_results
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one training job described by ``cfg``; return the results written to results.json."""
     output_dir = Path(cfg.paths.output_dir)
     print_config_tree(cfg, save_to=output_dir / "config_tree.log", show=cfg.get("print_config", True))
+    if cfg.get("num_threads"):
+        torch.set_num_threads(int(cfg.num_threads))
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     # a corrupt, unsafe or foreign checkpoint fails now, with a clear message
@@ -80,6 +83,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         num_params=sum(p.numel() for p in model.model.parameters()),
         optimized_metric=cfg.optimized_metric,
     )
+    results.update(fid_results(callbacks))  # test/fid_<features>_protocol: how the test FID was made
     if trainer.is_global_zero:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
