@@ -18,14 +18,6 @@ from flowgen import load_model
 from flowgen.training import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: one intra-op thread is faster, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 ROOT = Path(__file__).resolve().parents[1]
 # FID callbacks are chosen per image dataset when the `fid` group exists; these runs test the flows only
 NO_FID = ["~callbacks.fid"] if (ROOT / "conf" / "fid" / "none.yaml").is_file() else []

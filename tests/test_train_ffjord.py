@@ -16,17 +16,8 @@ from flowgen.viz.trajectories import save_model_trajectories
 QUICK = ["trainer.check_val_every_n_epoch=100"]
 
 
-@pytest.fixture
-def one_thread():
-    """The toy model's tensors are tiny: one intra-op thread is several times faster than two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
-def test_ffjord_learns_8gaussians_close_to_its_entropy_and_its_density_integrates_to_one(compose, tmp_path, one_thread):
+def test_ffjord_learns_8gaussians_close_to_its_entropy_and_its_density_integrates_to_one(compose, tmp_path):
     results = train(compose("experiment=ffjord_toy2d", *QUICK, "data.n_train=4000", "trainer.max_epochs=10",
                             "model.optimizer.lr=3e-3", "model.flow.train_solver.atol=1e-4", "model.flow.train_solver.rtol=1e-4",
                             "callbacks.sample_figures.every_n_epochs=100"))

@@ -12,14 +12,6 @@ from flowgen.flows.priors import StandardNormal
 from flowgen.registry import build_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread (several only add overhead, and oversubscribe shared CPUs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 TIGHT = {"atol": 1e-9, "rtol": 1e-9}
 
 

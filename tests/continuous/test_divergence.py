@@ -11,15 +11,6 @@ from flowgen.nets.concat_squash import ConcatSquashMLP
 from flowgen.nets.time_conv import TimeConvNet
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread (several only add overhead, and oversubscribe shared CPUs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_mlp(dim: int = 3, seed: int = 0) -> ConcatSquashMLP:
     torch.manual_seed(seed)
     return ConcatSquashMLP(dim, (32, 32), "softplus", zero_init_last=False).double()

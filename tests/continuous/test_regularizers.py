@@ -9,15 +9,6 @@ from flowgen.continuous.solver import SolverOptions
 from flowgen.continuous.vector_field import VectorField
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread (several only add overhead, and oversubscribe shared CPUs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class ConstantField(VectorField):
     def __init__(self, c: torch.Tensor) -> None:
         super().__init__()

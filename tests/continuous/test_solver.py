@@ -10,15 +10,6 @@ from flowgen.continuous.vector_field import CountingField, VectorField
 from flowgen.nets.concat_squash import ConcatSquashMLP
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread (several only add overhead, and oversubscribe shared CPUs)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class LinearField(VectorField):
     """v(t, x) = x A^T (for each row x): the flow over [0, 1] is x -> expm(A) x."""
 

@@ -11,15 +11,6 @@ from flowgen.flows.actnorm import ActNorm, data_init_mode, needs_data_init
 from flowgen.flows.jacobian import brute_force_logdet
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: one intra-op thread is faster, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def randomised(module: torch.nn.Module, seed: int = 0, std: float = 0.5) -> torch.nn.Module:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():

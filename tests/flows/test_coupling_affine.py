@@ -21,15 +21,6 @@ from flowgen.nets.glow_net import GlowNet, ZeroConv2d
 from flowgen.nets.resnet import ResNet
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: one intra-op thread is faster, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def randomised(module: torch.nn.Module, seed: int = 0, std: float = 0.1) -> torch.nn.Module:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():

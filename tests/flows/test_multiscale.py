@@ -13,15 +13,6 @@ from flowgen.flows.split_prior import ConditionalGaussian, LearnedGaussian, Stan
 from flowgen.flows.squeeze import Squeeze
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: one intra-op thread is faster, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def perturbed(module: torch.nn.Module, seed: int = 0, std: float = 0.05) -> torch.nn.Module:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():

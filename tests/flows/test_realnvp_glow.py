@@ -10,14 +10,6 @@ from flowgen.flows.jacobian import brute_force_logdet
 from flowgen.registry import build_model
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: one intra-op thread is faster, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 DIGITS = {"name": "digits", "shape": [1, 8, 8], "num_levels": 17, "is_image": True}
 TINY = {
     "glow": ["model=glow", "model.flow.levels=2", "model.flow.steps=2", "model.flow.hidden_channels=8"],

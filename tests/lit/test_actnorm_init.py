@@ -15,14 +15,6 @@ from flowgen.flows.actnorm import actnorms
 from flowgen.training import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: one intra-op thread is faster, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 TINY_GLOW = ["model=glow", "model.flow.levels=2", "model.flow.steps=2", "model.flow.hidden_channels=8",
              "model.data_init_samples=64"]
 
