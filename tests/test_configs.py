@@ -9,11 +9,12 @@ from hydra.errors import ConfigCompositionException, InstantiationException
 from flowgen.training import train
 
 DATA = ["digits", "toy2d", "mnist", "cifar10", "celeba", "imagefolder"]
-MODELS = ["nice"]
+MODELS = ["nice", "realnvp", "glow", "ffjord", "cfm"]
+IMAGE_ONLY = {"realnvp", "glow"}
+COMBINATIONS = [(d, m) for d in DATA for m in MODELS if not (d == "toy2d" and m in IMAGE_ONLY)]
 
 
-@pytest.mark.parametrize("model", MODELS)
-@pytest.mark.parametrize("data", DATA)
+@pytest.mark.parametrize("data, model", COMBINATIONS)
 def test_every_data_model_combination_builds(compose, data, model, tmp_path):
     cfg = compose(f"data={data}", f"model={model}", f"data.root={tmp_path}" if data == "imagefolder" else "seed=1")
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -23,6 +24,13 @@ def test_every_data_model_combination_builds(compose, data, model, tmp_path):
     for group in ("callbacks", "logger"):
         for entry in cfg[group].values():
             assert "_target_" in entry
+
+
+@pytest.mark.parametrize("model", sorted(IMAGE_ONLY))
+def test_image_only_models_refuse_2d_data_at_start_up(compose, model):
+    cfg = compose("data=toy2d", f"model={model}")
+    with pytest.raises(InstantiationException, match="image"):
+        hydra.utils.instantiate(cfg.model, data={"shape": [2], "num_levels": None, "is_image": False})
 
 
 @pytest.mark.parametrize("trainer", ["default", "cpu", "gpu", "ddp", "ddp_cpu"])
