@@ -64,7 +64,8 @@ class ActNorm(Bijection):
         """Set b, s from the per-channel moments of x (all-reduced over ranks); mark initialised."""
         dims = [0, *range(2, x.dim())]
         x64 = x.detach().double()
-        stats = torch.stack([x64.sum(dims), x64.pow(2).sum(dims), torch.full_like(x64.sum(dims), x64.numel() / x.shape[1])])
+        total = x64.sum(dims)
+        stats = torch.stack([total, x64.pow(2).sum(dims), torch.full_like(total, x64.numel() / x.shape[1])])
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(stats)  # sums, sums of squares and counts over every rank's batch
         total, total_sq, count = stats

@@ -124,7 +124,9 @@ class MultiScaleFlow(nn.Module):
         logits = self.priors[-1].class_logits(zs[-1])
         return log_p, {"class_loss": self.class_loss_weight * F.cross_entropy(logits, labels.long())}
 
-    def inverse(self, zs: Sequence[Tensor | None], temperature: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    def inverse(
+        self, zs: Sequence[Tensor | None], temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> Tensor:
         """[z_1, ..., z_L] -> y. A ``None`` z_l (l < L) is drawn from p_l(. | h_l) at ``temperature``."""
         if len(zs) != self.num_scales:
             raise ValueError(f"inverse needs {self.num_scales} latents (one per level), got {len(zs)}")

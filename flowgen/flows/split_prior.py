@@ -13,6 +13,8 @@ likelihoods are always at T = 1.
   zero-initialised, so it starts as N(0, I).
 - ``ConditionalGaussian``: (mean, log_std) = ZeroConv2d(cond) (Glow's split prior: the factored-out
   half given the half that stays), also N(0, I) at initialisation.
+- ``ClassConditionalGaussian``: the learned top prior shifted by a label embedding, with an
+  auxiliary classifier (Glow's class-conditional model); ``cond`` is the label tensor.
 """
 
 from __future__ import annotations
@@ -123,8 +125,9 @@ class ClassConditionalGaussian(LearnedGaussian):
     def log_prob(self, z: Tensor, cond: Tensor | None = None) -> Tensor:
         if cond is not None:
             return super().log_prob(z, cond)
+        conditional = super().log_prob
         labels = torch.arange(self.num_classes, device=z.device)
-        per_class = torch.stack([super(ClassConditionalGaussian, self).log_prob(z, c.expand(z.shape[0])) for c in labels], dim=1)
+        per_class = torch.stack([conditional(z, c.expand(z.shape[0])) for c in labels], dim=1)
         return torch.logsumexp(per_class, dim=1) - math.log(self.num_classes)
 
     def sample(self, num_samples: int, cond: Tensor | None = None, temperature: float = 1.0,

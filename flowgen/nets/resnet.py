@@ -34,7 +34,9 @@ class ResidualBlock(nn.Module):
 class ResNet(nn.Sequential):
     """in_channels -> out_channels at the same resolution; ``features`` wide, ``num_blocks`` deep."""
 
-    def __init__(self, in_channels: int, out_channels: int, features: int = 64, num_blocks: int = 8, zero_init_last: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, features: int = 64, num_blocks: int = 8, zero_init_last: bool = True
+    ) -> None:
         last = nn.Conv2d(features, out_channels, 3, padding=1)
         if zero_init_last:
             nn.init.zeros_(last.weight)
