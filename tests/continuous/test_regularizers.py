@@ -8,6 +8,8 @@ from flowgen.continuous.ffjord import build_ffjord
 from flowgen.continuous.solver import SolverOptions
 from flowgen.continuous.vector_field import VectorField
 
+from fields import LinearField
+
 
 class ConstantField(VectorField):
     def __init__(self, c: torch.Tensor) -> None:
@@ -17,14 +19,6 @@ class ConstantField(VectorField):
     def forward(self, t, x, **cond):
         return self.c.expand_as(x)
 
-
-class LinearField(VectorField):
-    def __init__(self, a: torch.Tensor) -> None:
-        super().__init__()
-        self.a = torch.nn.Parameter(a)
-
-    def forward(self, t, x, **cond):
-        return x @ self.a.T
 
 
 REGS = ("kinetic_energy", "jacobian_frobenius")

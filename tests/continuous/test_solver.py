@@ -6,19 +6,11 @@ from scipy.linalg import expm
 
 from flowgen.continuous.block import CNFBlock
 from flowgen.continuous.solver import SolverOptions, odeint_solve
-from flowgen.continuous.vector_field import CountingField, VectorField
+from flowgen.continuous.vector_field import CountingField
 from flowgen.nets.concat_squash import ConcatSquashMLP
 
+from fields import LinearField
 
-class LinearField(VectorField):
-    """v(t, x) = x A^T (for each row x): the flow over [0, 1] is x -> expm(A) x."""
-
-    def __init__(self, a: torch.Tensor) -> None:
-        super().__init__()
-        self.a = torch.nn.Parameter(a)
-
-    def forward(self, t, x, **cond):
-        return x @ self.a.T
 
 
 def random_field(seed: int = 0, dim: int = 2) -> ConcatSquashMLP:
