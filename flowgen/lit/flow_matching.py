@@ -6,6 +6,9 @@ shared ODE core, ``sample``, ``solver_stats``). Likelihoods are expensive (an OD
 divergence per batch), so validation logs the regression loss ``val/fm_loss`` on every batch
 and ``val/bpd`` (``val/nll`` for 2-D data) only on the first ``val_likelihood_batches``;
 the test loop evaluates the likelihood on the first ``test_likelihood_batches`` (None: all).
+Class-conditional models (``model.flow.num_classes``) get the batch labels in training and
+validation; their likelihood is the unconditional one and their samples use classifier-free
+guidance (``model.flow.guidance_scale``).
 """
 
 from __future__ import annotations
@@ -39,15 +42,18 @@ class FlowMatchingModule(GenerativeModule):
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         """Training solves no ODE, so there are no solver statistics to log."""
 
+    def _labels(self, batch: Any) -> Tensor | None:
+        return batch[1] if self.model.num_classes is not None else None
+
     def training_loss(self, batch: Any) -> Tensor:
         x = batch[0]
-        loss = self.model.matching_loss(self._data_space(x, self._train_gen), generator=self._train_gen)
+        loss = self.model.matching_loss(self._data_space(x, self._train_gen), self._train_gen, self._labels(batch))
         self.log("train/fm_loss", loss, batch_size=x.shape[0])
         return loss
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x = batch[0]
-        loss = self.model.matching_loss(self._data_space(x, self._eval_gen), generator=self._eval_gen)
+        loss = self.model.matching_loss(self._data_space(x, self._eval_gen), self._eval_gen, self._labels(batch))
         self.val_fm_loss.update(loss.detach(), weight=x.shape[0])
         self.log("val/fm_loss", self.val_fm_loss, prog_bar=True, batch_size=x.shape[0])
         if batch_idx < self.hparams.val_likelihood_batches:

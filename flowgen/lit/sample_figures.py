@@ -52,7 +52,8 @@ class SampleFigures(pl.Callback):
             return
         self._save(trainer, pl_module, f"epoch_{trainer.current_epoch:03d}")
 
-    def on_train_end(self, trainer: pl.Trainer, pl_module: GenerativeModule) -> None:
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: GenerativeModule) -> None:
+        # after on_train_end, where weight averaging (EMA) copies the averaged weights in
         self._save(trainer, pl_module, "last")
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: GenerativeModule) -> None:
