@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from flowgen.data.samplers import EpochShuffleSampler
+from flowgen.data.samplers import EpochShuffleSampler, EvalShardSampler
 
 
 class FlowDataModule(pl.LightningDataModule):
@@ -79,7 +79,9 @@ class FlowDataModule(pl.LightningDataModule):
 
     def _loader(self, dataset: Dataset | None, train: bool) -> DataLoader:
         """Train: shuffled with ``EpochShuffleSampler(shuffle_seed)`` on one process, or
-        ``shuffle=True`` under DDP so Lightning injects its DistributedSampler. Eval: in order."""
+        ``shuffle=True`` under DDP so Lightning injects its DistributedSampler (which pads to equal
+        shares: fine for training). Eval: in order; under DDP each rank gets whole batches from
+        ``EvalShardSampler``, unpadded, so the aggregated metrics equal the single-process ones."""
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: call setup() before requesting dataloaders")
         options: dict[str, Any] = {
@@ -87,9 +89,14 @@ class FlowDataModule(pl.LightningDataModule):
             "pin_memory": self.pin_memory,
             "persistent_workers": self.persistent_workers and self.num_workers > 0,
         }
+        distributed = self.trainer is not None and self.trainer.world_size > 1
         if not train:
-            return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, **options)
-        if self.trainer is not None and self.trainer.world_size > 1:
+            if not distributed:
+                return DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False, **options)
+            rank, world = self.trainer.global_rank, self.trainer.world_size
+            shard = EvalShardSampler(len(dataset), self.eval_batch_size, rank, world)
+            return DataLoader(dataset, batch_size=shard.batch_size, sampler=shard, **options)
+        if distributed:
             return DataLoader(dataset, batch_size=self.batch_size, shuffle=True, drop_last=False, **options)
         sampler = EpochShuffleSampler(len(dataset), self.shuffle_seed)
         return DataLoader(dataset, batch_size=self.batch_size, sampler=sampler, drop_last=False, **options)

@@ -28,6 +28,7 @@ from torch import Tensor
 from torchmetrics import MeanMetric, Metric
 
 from flowgen.data.quantization import dequantize, quantize
+from flowgen.data.samplers import global_batch_index
 from flowgen.lit.errors import NonFiniteLossError, NonFiniteStateError
 from flowgen.lit.noise import seeded_generator
 from flowgen.lit.optim import build_optimizer, check_config, lr_factor
@@ -46,7 +47,7 @@ class GenerativeModule(pl.LightningModule):
         optimizer: ``name`` (adam | adamw | adamax), ``lr`` and optimiser kwargs.
         scheduler: ``name`` (constant | cosine | linear), ``warmup_steps``, ``min_factor``.
         noise_seed: seed of the training noise; each rank and epoch derive their own stream.
-        eval_seed: seed of the evaluation noise (deterministic val/test bpd).
+        eval_seed: seed of the evaluation noise (deterministic val/test bpd), keyed per eval batch.
         eval_dequant_samples: dequantisation samples S for test bpd (importance weighted).
         max_consecutive_nonfinite: stop after this many skipped steps in a row.
         data_init_samples: training images used for data-dependent initialisation (ActNorm).
@@ -97,8 +98,9 @@ class GenerativeModule(pl.LightningModule):
 
     def bits_per_dim(self, k: Tensor, num_samples: int = 1, generator: torch.Generator | None = None) -> Tensor:
         """bpd of integer levels k [B,C,H,W], Tensor[B]; dequantisation noise from ``generator``
-        (default: a fresh ``eval_generator()``, so repeated calls agree). Passing one
-        ``eval_generator()`` through the test batches in order reproduces the logged ``test/bpd``."""
+        (default: a fresh ``eval_generator()``, so repeated calls agree). Passing
+        ``eval_generator(b)`` for the b-th test batch (in order, ``data.eval_batch_size`` images
+        each) reproduces the logged ``test/bpd``."""
         if not self.is_image:
             raise ValueError("bits_per_dim needs image data (integer levels); use log_prob for continuous data")
         k = k.to(self.device)
@@ -107,9 +109,10 @@ class GenerativeModule(pl.LightningModule):
         log_p = dequantized_log_prob(self.log_prob, k, self.num_levels, num_samples, generator)
         return bits_per_dim(log_p, self.num_dims, self.num_levels)
 
-    def eval_generator(self, rank: int = 0) -> torch.Generator:
-        """The dequantisation-noise stream that validation and test start from on ``rank``."""
-        return seeded_generator(self.device, self.hparams.eval_seed, rank)
+    def eval_generator(self, batch: int = 0) -> torch.Generator:
+        """The evaluation noise of eval batch ``batch`` (its index in the single-process loop):
+        keyed by the batch, not the rank, so a DDP evaluation draws the same noise per image."""
+        return seeded_generator(self.device, self.hparams.eval_seed, batch)
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None, **solver: Any) -> Tensor:
@@ -209,10 +212,10 @@ class GenerativeModule(pl.LightningModule):
         self.log(f"{stage}/{self.metric_name}", metric, prog_bar=stage == "val", batch_size=x.shape[0])
         self._log_solver_stats(stage, on_step=False)
 
-    def on_validation_epoch_start(self) -> None:
-        self._eval_gen = self.eval_generator(self.global_rank)
+    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_gen = self.eval_generator(global_batch_index(batch_idx, self.global_rank, self.trainer.world_size))
 
-    on_test_epoch_start = on_validation_epoch_start
+    on_test_batch_start = on_validation_batch_start
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, "val", self.val_metric, 1)
