@@ -51,7 +51,11 @@ class AffinePath:
             if noise is None:
                 raise ValueError(f"{type(self).__name__} with noise_std > 0 needs a noise tensor")
             xt = xt + self.noise_std * noise
-        return xt, self.d_alpha(te) * x1 + self.d_sigma(te) * x0
+        return xt, self.target(x0, x1, te)
+
+    def target(self, x0: Tensor, x1: Tensor, te: Tensor) -> Tensor:
+        """u_t = alpha'(t) x1 + sigma'(t) x0, with ``te`` the times expanded like x."""
+        return self.d_alpha(te) * x1 + self.d_sigma(te) * x0
 
 
 class CondOTPath(AffinePath):
@@ -90,6 +94,10 @@ class ICFMPath(AffinePath):
 
     def d_sigma(self, t: Tensor) -> Tensor:
         return -torch.ones_like(t)
+
+    def target(self, x0: Tensor, x1: Tensor, te: Tensor) -> Tensor:
+        """u_t = x1 - x0 (alpha' = 1, sigma' = -1: the same floats, one operation)."""
+        return x1 - x0
 
 
 class VPPath(AffinePath):

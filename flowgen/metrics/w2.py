@@ -5,8 +5,9 @@ permutation (Birkhoff), so
 
     W2(a, b) = sqrt( min_sigma (1/n) sum_i ||a_i - b_sigma(i)||^2 ),
 
-found exactly by the Hungarian algorithm (scipy's ``linear_sum_assignment``); O(n^3), fine
-for the ~1000-point toy evaluations. Units: those of the points.
+found exactly by the Hungarian algorithm (scipy's ``linear_sum_assignment``, warm-started by
+``flowgen.matching.assignment``); O(n^3), fine for the ~1000-point toy evaluations. Units:
+those of the points.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import math
 
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor
+
+from flowgen.matching.assignment import min_cost_assignment
 
 
 def w2_distance(a: Tensor, b: Tensor) -> float:
@@ -24,5 +26,5 @@ def w2_distance(a: Tensor, b: Tensor) -> float:
         raise ValueError(f"W2 needs clouds of equal shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     a2, b2 = a.reshape(a.shape[0], -1).double().cpu(), b.reshape(b.shape[0], -1).double().cpu()
     cost = torch.cdist(a2, b2, compute_mode="donot_use_mm_for_euclid_dist").pow(2).numpy()
-    rows, cols = linear_sum_assignment(cost)
+    rows, cols = min_cost_assignment(cost)
     return math.sqrt(float(cost[rows, cols].mean()))

@@ -62,7 +62,10 @@ class Attention(nn.Module):
     def forward(self, x: Tensor, emb: Tensor | None = None) -> Tensor:
         b, c, h, w = x.shape
         qkv = self.qkv(self.norm(x).reshape(b, c, h * w))
-        q, k, v = qkv.reshape(b, 3, self.num_heads, c // self.num_heads, h * w).transpose(-1, -2).unbind(1)
+        # [b, 3, heads, hw, c/heads] made contiguous: SDPA's fused kernels (flash on CPU) need a
+        # unit stride on the last dim, else it falls back to the math path (hw x hw matrices)
+        qkv = qkv.reshape(b, 3, self.num_heads, c // self.num_heads, h * w).transpose(-1, -2).contiguous()
+        q, k, v = qkv.unbind(1)
         out = F.scaled_dot_product_attention(q, k, v)  # [b, heads, hw, c/heads]
         out = out.transpose(-1, -2).reshape(b, c, h * w)
         return x + self.proj(out).reshape(b, c, h, w)
