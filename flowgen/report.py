@@ -107,6 +107,13 @@ def markdown(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def label(run: dict[str, Any]) -> str:
+    """A run's name in figures: ``run (model)``, or the model alone for numbered multirun jobs."""
+    if not run["_model"]:
+        return run["_run"]
+    return run["_model"] if run["_run"].isdigit() else f"{run['_run']} ({run['_model']})"
+
+
 def figure(runs: list[dict[str, Any]], path: Path) -> Path | None:
     """Bar charts of bpd/nll, each FID, parameters, train time and images/s across runs."""
     import matplotlib
@@ -118,7 +125,7 @@ def figure(runs: list[dict[str, Any]], path: Path) -> Path | None:
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), squeeze=False)
-    names = [r["_run"] for r in runs]
+    names = [label(r) for r in runs]
     for ax, (key, title) in zip(axes[0], panels):
         values = [float(r[key]) if isinstance(r.get(key), (int, float)) else float("nan") for r in runs]
         ax.bar(range(len(runs)), values, color="tab:blue")
