@@ -1,6 +1,7 @@
 """Every data x model combination composes and builds; bad configs fail at start-up, clearly."""
 
 import time
+from pathlib import Path
 
 import hydra
 import pytest
@@ -39,6 +40,19 @@ def test_trainer_and_logger_configs_compose(compose, trainer, logger):
     cfg = compose(f"trainer={trainer}", f"logger={logger}")
     assert cfg.trainer._target_ == "pytorch_lightning.Trainer"
     assert all("_target_" in entry for entry in cfg.logger.values())
+
+
+EXPERIMENTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_its_small_models_build(compose, experiment, tmp_path):
+    cfg = compose(f"experiment={experiment}")
+    assert cfg.task_name == experiment and cfg.model.flow.name in MODELS
+    if cfg.data._target_.endswith(("DigitsDataModule", "Toy2dDataModule")):  # CPU-sized: build them too
+        datamodule = hydra.utils.instantiate(cfg.data)
+        module = hydra.utils.instantiate(cfg.model, data=datamodule.spec())
+        assert module.data_shape == datamodule.data_shape
 
 
 def test_experiment_and_debug_configs_compose(compose):

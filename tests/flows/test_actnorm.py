@@ -10,13 +10,7 @@ import torch.multiprocessing as mp
 from flowgen.flows.actnorm import ActNorm, data_init_mode, needs_data_init
 from flowgen.flows.jacobian import brute_force_logdet
 
-
-def randomised(module: torch.nn.Module, seed: int = 0, std: float = 0.5) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(std * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return module
+from perturb import randomised
 
 
 @pytest.mark.parametrize("shape", [(2, 4, 4), (5,)])

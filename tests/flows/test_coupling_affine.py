@@ -20,13 +20,7 @@ from flowgen.flows.squeeze import Squeeze, alternate_squeeze, squeeze
 from flowgen.nets.glow_net import GlowNet, ZeroConv2d
 from flowgen.nets.resnet import ResNet
 
-
-def randomised(module: torch.nn.Module, seed: int = 0, std: float = 0.1) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(std * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return module
+from perturb import perturbed
 
 
 C, H, W = 2, 4, 4
@@ -52,7 +46,7 @@ def make(name: str) -> torch.nn.Module:
     layer = LAYERS[name]()
     with torch.no_grad(), data_init_mode(layer):  # GlowNet's ActNorms, initialised as in a model
         layer(torch.randn(16, channels(name), H, W, generator=torch.Generator().manual_seed(5)))
-    return randomised(layer)
+    return perturbed(layer, std=0.1)
 
 
 @pytest.mark.parametrize("train", [True, False])

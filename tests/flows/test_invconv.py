@@ -13,13 +13,7 @@ from flowgen.flows.invconv import (
 )
 from flowgen.flows.jacobian import brute_force_logdet
 
-
-def randomised(module: torch.nn.Module, seed: int = 0, std: float = 0.5) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(std * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return module
+from perturb import perturbed
 
 
 LAYERS = {
@@ -33,7 +27,7 @@ LAYERS = {
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_inverse_and_logdet_match_brute_force(name, train):
-    layer = randomised(LAYERS[name]()).train(train)
+    layer = perturbed(LAYERS[name]()).train(train)
     x = torch.randn(3, 4, 2, 3, generator=torch.Generator().manual_seed(1))
     z, _ = layer(x)
     assert (layer.inverse(z) - x).abs().max() < 1e-5
@@ -44,7 +38,7 @@ def test_inverse_and_logdet_match_brute_force(name, train):
 
 
 def test_lu_logdet_equals_slogdet_of_the_assembled_weight():
-    layer = randomised(LUInvConv1x1(6), std=0.3).double()
+    layer = perturbed(LUInvConv1x1(6), std=0.3).double()
     weight = layer.weight()
     _, logdet = layer(torch.randn(2, 6, 3, 5, dtype=torch.float64))
     torch.testing.assert_close(logdet, torch.full((2,), 15 * torch.linalg.slogdet(weight).logabsdet.item(), dtype=torch.float64))
@@ -65,7 +59,7 @@ def test_lu_and_plain_start_as_rotations():
 
 
 def test_lu_parts_have_their_structure_whatever_the_parameters():
-    layer = randomised(LUInvConv1x1(4), std=1.0)
+    layer = perturbed(LUInvConv1x1(4), std=1.0)
     perm_t_w = layer.perm.T @ layer.weight()
     lower = torch.tril(layer.lower, -1) + torch.eye(4)
     upper = torch.linalg.solve(lower, perm_t_w)

@@ -14,14 +14,7 @@ from flowgen.flows.priors import StandardLogistic, StandardNormal, build_prior
 from flowgen.flows.scaling import DiagonalScale
 from flowgen.nets.mlp import MLP
 
-
-def randomised(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Give every parameter random values (zero-initialised layers would make the tests trivial)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(0.5 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return module
+from perturb import randomised
 
 
 def coupling(num_dims: int, parity: int) -> AdditiveCoupling:

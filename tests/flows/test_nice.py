@@ -7,7 +7,7 @@ from flowgen.flows.jacobian import brute_force_logdet
 from flowgen.flows.nice import build_nice
 from flowgen.metrics.grid2d import integral, log_prob_on_grid
 
-from test_layers import randomised
+from perturb import randomised
 
 
 @pytest.mark.parametrize("preprocess", ["identity", "center", "logit"])
